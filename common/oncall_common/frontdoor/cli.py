@@ -1,0 +1,168 @@
+"""The knack front door: ``oncall`` and ``kubectl oncall``, generated from the registry."""
+import logging
+import os
+import sys
+
+from knack import CLI
+from knack.commands import CLICommand, CLICommandsLoader
+from knack.help_files import helps
+from knack.output import OutputProducer
+
+from .. import redact
+from ..config import Config, config_dir
+from ..context import Context
+from ..errors import ExitCode, OncallError
+from ..output import TABLE_FORMATS, render_csv, render_table, shape
+from ..registry import REGISTRY
+from . import commands as fd
+from .progress import progress_class
+
+logger = logging.getLogger("cli.oncall")
+
+
+def _fmt(kind):
+    def format_result(obj):
+        data = shape(obj.result, obj.table_transformer, obj.is_query_active)
+        if kind == "csv":
+            return render_csv(data)
+        return render_table(data, kind)
+    return format_result
+
+
+class OncallOutputProducer(OutputProducer):
+    """knack's formats plus csv and md; table drawn by tabulate without dropping columns."""
+    _FORMAT_DICT = dict(OutputProducer._FORMAT_DICT, table=_fmt("table"), md=_fmt("md"), csv=_fmt("csv"))
+
+    def __init__(self, cli_ctx=None):
+        super().__init__(cli_ctx)
+        # knack registered its own option handler; swap it for ours with the extra choices
+        from knack.events import EVENT_PARSER_GLOBAL_CREATE
+        cli_ctx.unregister_event(EVENT_PARSER_GLOBAL_CREATE, OutputProducer.on_global_arguments)
+        cli_ctx.register_event(EVENT_PARSER_GLOBAL_CREATE, OncallOutputProducer.on_global_arguments)
+
+    @staticmethod
+    def on_global_arguments(cli_ctx, **kwargs):
+        kwargs["arg_group"].add_argument(
+            "--output", "-o", dest=OutputProducer.ARG_DEST, choices=list(OncallOutputProducer._FORMAT_DICT),
+            default=cli_ctx.config.get("core", "output", fallback="json"), type=str.lower,
+            help="Output format: " + ", ".join(OncallOutputProducer._FORMAT_DICT) + ".")
+
+    def get_formatter(self, format_type):
+        if format_type in ("table", "md", "csv"):
+            return self._FORMAT_DICT[format_type]
+        return super().get_formatter(format_type)
+
+
+class OncallCommandsLoader(CLICommandsLoader):
+    def load_command_table(self, args):
+        registry = REGISTRY.load_extensions(warn=lambda m: logger.warning(m))
+        prog = self.cli_ctx.name
+        for name, summary in registry.groups.items():
+            for key in _help_keys(name, prog):
+                helps[key] = fd.group_yaml(summary)
+        for spec in registry.operations.values():
+            self.command_table[spec.name] = self._command(spec, registry)
+            text = fd.help_yaml(spec, prog)
+            for key in _help_keys(spec.name, prog):
+                helps[key] = text
+        return self.command_table
+
+    def _command(self, spec, registry):
+        return CLICommand(
+            self.cli_ctx, spec.name,
+            fd.build_handler(spec, registry, self._make_context),
+            table_transformer=fd.table_transformer(spec),
+            arguments_loader=lambda spec=spec: fd.build_arguments(spec, registry),
+            description_loader=lambda spec=spec: spec.summary)
+
+    def _make_context(self, *, spec, profile, dry_run, yes, connection_values):
+        return Context(Config(directory=self.cli_ctx.config.config_dir, profile=profile), dry_run=dry_run, yes=yes,
+                       progress_cls=progress_class(sys.stderr), connection_values=connection_values,
+                       command=spec.name, registry=REGISTRY)
+
+
+def _help_keys(name, prog):
+    # knack looks help up by command name; as 'kubectl oncall' it drops only the first word
+    keys = {name, f"oncall {name}"}
+    if " " in prog:
+        keys.add(f"{prog.split(' ', 1)[1]} {name}")
+    return keys
+
+
+class OncallCLI(CLI):
+    def __init__(self, cli_name="oncall", **kwargs):
+        directory = str(config_dir())
+        super().__init__(cli_name=cli_name, config_dir=directory, config_env_var_prefix="ONCALL",
+                         commands_loader_cls=OncallCommandsLoader, output_cls=OncallOutputProducer, **kwargs)
+        self.debug = False
+
+    def get_cli_version(self):
+        from ..version import versions_text
+        return versions_text()
+
+    def exception_handler(self, ex):
+        code, message = describe_error(ex)
+        logger.error(message)
+        if self.debug and not isinstance(ex, OncallError):
+            logger.exception(ex)
+        return code
+
+
+def describe_error(ex):
+    """(exit code, one-line message) for any exception reaching a front door."""
+    if isinstance(ex, OncallError):
+        return int(ex.exit_code), str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+    try:
+        from jmespath.exceptions import JMESPathError
+        if isinstance(ex, JMESPathError):
+            return int(ExitCode.USAGE), "invalid --query: " + " ".join(str(ex).split())
+    except ImportError:
+        pass
+    from knack.util import CLIError
+    if isinstance(ex, CLIError):
+        return int(ExitCode.ERROR), str(ex).splitlines()[0]
+    first = (str(ex).splitlines() or [""])[0]
+    return int(ExitCode.ERROR), f"unexpected error: {type(ex).__name__}: {first} (run with --debug for details)"
+
+
+def main(argv=None, cli_name="oncall"):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from .helpcache import serve_cached_help
+    cached = serve_cached_help(argv, cli_name)
+    if cached is not None:
+        return cached
+    from .helpcache import Tee, is_help_request, store_help
+    tee = Tee(sys.stdout) if is_help_request(argv) else None
+    if tee:
+        sys.stdout = tee
+    redact.install()
+    cli = OncallCLI(cli_name=cli_name)
+    cli.debug = "--debug" in argv
+    try:
+        code = cli.invoke(argv)
+        redact.install()
+        if isinstance(getattr(cli.result, "error", None), KeyboardInterrupt):
+            print("cancelled", file=sys.stderr)
+            code = int(ExitCode.CANCELLED)
+    except SystemExit as ex:
+        code = ex.code if isinstance(ex.code, int) else (0 if ex.code is None else 2)
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        code = int(ExitCode.CANCELLED)
+    if tee:
+        store_help(argv, cli_name, "".join(tee.parts), code)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `oncall ... | head`: the reader left; exit quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return code if isinstance(code, int) else 1
+
+
+def run():
+    sys.exit(main())
+
+
+def run_kubectl():
+    sys.exit(main(cli_name="kubectl oncall"))

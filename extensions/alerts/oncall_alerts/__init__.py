@@ -1,0 +1,1 @@
+"""oncall alerts: Prometheus Alertmanager alerts and silences (API v2)."""
