@@ -108,11 +108,12 @@ def version(ctx):
            table=lambda rows: [{"Time": r["time"], "User": r["user"], "Profile": r["profile"], "Command": r["command"],
                                 "Target": r.get("target"), "Result": r["result"]} for r in rows])
 def audit_list(ctx, since: Annotated[str, Arg(help="Only entries newer than this: a duration (2h, 7d) or a time.")] = None,
-               command: str = None, user: str = None, result: str = None, target: str = None,
+               command_prefix: Annotated[str, Arg(options=("--command",), metavar="COMMAND")] = None,
+               user: str = None, result: str = None, target: str = None,
                limit: Annotated[int, Arg(help="Show at most this many (newest).")] = None):
     """Show the audit log of changes made through oncall, oldest first.
 
-    :param command: Only commands starting with this text (e.g. "alerts silence").
+    :param command_prefix: Only commands starting with this text (e.g. "alerts silence").
     :param user: Only this user's changes.
     :param result: Only this result (ok, error, cancelled).
     :param target: Only changes whose target contains this text.
@@ -125,8 +126,8 @@ def audit_list(ctx, since: Annotated[str, Arg(help="Only entries newer than this
         except ValueError as ex:
             raise UsageError(str(ex)) from None
         entries = [e for e in entries if parse_datetime(e["time"]) >= cutoff]
-    if command:
-        entries = [e for e in entries if e["command"].startswith(command)]
+    if command_prefix:
+        entries = [e for e in entries if e["command"].startswith(command_prefix)]
     if user:
         entries = [e for e in entries if e.get("user") == user]
     if result:

@@ -43,6 +43,21 @@ def register_secret(value):
     return value
 
 
+SECRET_OPTION = re.compile(r"^--?[\w-]*(token|password|passwd|secret|pat|key|sas|connection-string|credential)[\w-]*$",
+                           re.IGNORECASE)
+
+
+def register_argv_secrets(argv):
+    """Register values of secret-looking options before anything can log the command line."""
+    for index, word in enumerate(argv):
+        name, eq, value = word.partition("=")
+        if SECRET_OPTION.match(name):
+            if eq:
+                register_secret(value)
+            elif index + 1 < len(argv):
+                register_secret(argv[index + 1])
+
+
 def redact(text):
     if not text or not isinstance(text, str):
         return text

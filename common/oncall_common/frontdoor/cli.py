@@ -6,6 +6,7 @@ import sys
 from knack import CLI
 from knack.commands import CLICommand, CLICommandsLoader
 from knack.help_files import helps
+from knack.log import CLILogging
 from knack.output import OutputProducer
 
 from .. import redact
@@ -89,11 +90,31 @@ def _help_keys(name, prog):
     return keys
 
 
+class OncallLogging(CLILogging):
+    """knack's logging, reconfigured on every invocation (knack does it once per process, and not at all when
+    another library already put a handler on the root logger), with secrets redacted."""
+
+    def configure(self, args):
+        from knack.log import _CustomStreamHandler, cli_logger_names
+        root = logging.getLogger()
+        for lg in [root] + [logging.getLogger(n) for n in cli_logger_names]:
+            for handler in list(lg.handlers):
+                if isinstance(handler, _CustomStreamHandler):
+                    lg.removeHandler(handler)
+        foreign, root.handlers = root.handlers[:], []
+        try:
+            super().configure(args)
+        finally:
+            root.handlers = root.handlers + foreign
+        redact.install(streams=())
+
+
 class OncallCLI(CLI):
     def __init__(self, cli_name="oncall", **kwargs):
         directory = str(config_dir())
         super().__init__(cli_name=cli_name, config_dir=directory, config_env_var_prefix="ONCALL",
-                         commands_loader_cls=OncallCommandsLoader, output_cls=OncallOutputProducer, **kwargs)
+                         commands_loader_cls=OncallCommandsLoader, output_cls=OncallOutputProducer,
+                         logging_cls=OncallLogging, out_file=kwargs.pop("out_file", sys.stdout), **kwargs)
         self.debug = False
 
     def get_cli_version(self):
@@ -135,6 +156,7 @@ def main(argv=None, cli_name="oncall"):
     tee = Tee(sys.stdout) if is_help_request(argv) else None
     if tee:
         sys.stdout = tee
+    redact.register_argv_secrets(argv)
     redact.install()
     cli = OncallCLI(cli_name=cli_name)
     cli.debug = "--debug" in argv

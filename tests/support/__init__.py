@@ -1,0 +1,1 @@
+"""Helpers shared by every test: running the CLI, starting real servers."""
