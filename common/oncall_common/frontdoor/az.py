@@ -58,9 +58,12 @@ def _az_handler(spec):
     def run(command_args):
         from .. import redact
         redact.install()
+        command = command_args.get("cmd")
         try:
             return handler(command_args)
         except OncallError as ex:
+            if getattr(ex, "result", None) is not None and command is not None:
+                fd.emit_result(command.cli_ctx, command, ex.result)
             # az would map every error to exit code 1: keep the suite's documented codes
             print(f"ERROR: {ex}", file=sys.stderr)
             sys.stderr.flush()

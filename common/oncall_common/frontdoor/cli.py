@@ -122,6 +122,13 @@ class OncallCLI(CLI):
         return versions_text()
 
     def exception_handler(self, ex):
+        if getattr(ex, "result", None) is not None and self.invocation is not None:
+            # partial results / failed outcomes: show what arrived, then the error and its exit code
+            try:
+                name = self.invocation.data.get("command")
+                fd.emit_result(self, self.invocation.commands_loader.command_table.get(name), ex.result)
+            except Exception:  # noqa: BLE001 - the error line below matters more
+                logger.debug("could not print the partial result", exc_info=True)
         code, message = describe_error(ex)
         logger.error(message)
         if self.debug and not isinstance(ex, OncallError):

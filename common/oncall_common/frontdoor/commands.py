@@ -162,3 +162,16 @@ def table_transformer(spec):
         return [OrderedDict((k, cell(v)) for k, v in row.items()) for row in rows]
     return transform
 
+
+
+def emit_result(cli_ctx, command, result):
+    """Print ``result`` as the invocation's -o/--query would (for errors that carry partial data)."""
+    from knack.events import EVENT_INVOKER_FILTER_RESULT
+    from knack.util import CommandResultItem, todict
+    data = cli_ctx.invocation.data
+    event_data = {"result": todict(result)}
+    cli_ctx.raise_event(EVENT_INVOKER_FILTER_RESULT, event_data=event_data)
+    item = CommandResultItem(event_data["result"], table_transformer=getattr(command, "table_transformer", None),
+                             is_query_active=bool(data.get("query_active")))
+    formatter = cli_ctx.output.get_formatter(data.get("output") or "json")
+    cli_ctx.output.out(item, formatter=formatter, out_file=cli_ctx.out_file)
