@@ -10,7 +10,6 @@ each simulator names the ones it needs, and each one says why it exists.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import os
@@ -56,7 +55,6 @@ RELAXATIONS = {
     "JsonPatchOperation.value), and the wire carries strings and numbers there",
 }
 
-_JSON_MEDIA = re.compile(r"(^|[/+])json($|;)|json-patch|/json", re.I)
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _NUM_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DATETIME_RE = re.compile(
