@@ -12,9 +12,14 @@ def split_arguments(spec, registry, values):
     return own, connections
 
 
-def _target(spec, kwargs):
+def _target(spec, kwargs, result=None):
     if not spec.target:
         return None
+    if callable(spec.target):
+        try:
+            return spec.target(kwargs, result)
+        except Exception:  # noqa: BLE001 - the audit entry matters more than its target
+            return None
     value = kwargs.get(spec.target)
     return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
 
@@ -38,5 +43,5 @@ def run(spec, ctx, kwargs):
     else:
         if not (isinstance(result, dict) and result.get("dryRun")):
             audit.append(ctx.config, user=ctx.user, profile=ctx.profile, command=spec.name,
-                         target=_target(spec, kwargs), result="ok")
+                         target=_target(spec, kwargs, result), result="ok")
         return result

@@ -78,7 +78,7 @@ class OperationSpec:
     confirm: bool = False          # destructive: ask unless --yes
     uses: tuple = ()               # connection names whose args this command takes
     table: Callable | None = None  # result -> list of flat rows for -o table
-    target: str | None = None      # parameter whose value names the audited target
+    target: Any = None             # parameter naming the audited target, or callable(kwargs, result) -> str
     extension: str | None = None
 
     @property

@@ -84,7 +84,14 @@ def show_alert(ctx, fingerprint: Annotated[str, Arg(positional=True)]):
     return _find_alert(ctx.client("alerts"), fingerprint)
 
 
-@operation("alerts silence add", uses="alerts", mutating=True, target="matchers", table=silence_add_rows, examples=[
+def _silence_target(kwargs, result):
+    matchers = " ".join(kwargs.get("matchers") or [])
+    if kwargs.get("from_alert"):
+        matchers = f"{matchers} alert:{kwargs['from_alert']}".strip()
+    return f"{result['id']} ({matchers})" if isinstance(result, dict) and result.get("id") else matchers
+
+
+@operation("alerts silence add", uses="alerts", mutating=True, target=_silence_target, table=silence_add_rows, examples=[
     ("Silence an alert for 2 hours", "oncall alerts silence add alertname=DiskFull instance=db1 --comment 'disk swap' --duration 2h"),
     ("Silence exactly one firing alert", "oncall alerts silence add --from-alert 3f2a9c --comment 'known, ticket 123' --yes"),
     ("Preview what a silence would cover", "oncall alerts silence add service=~'api.*' --comment maintenance --dry-run"),

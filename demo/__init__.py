@@ -1,0 +1,1 @@
+"""The on-call demo: a scripted scenario against the local stack, through the real CLI."""
