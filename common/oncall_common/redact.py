@@ -12,15 +12,20 @@ _lock = threading.Lock()
 _secrets = set()
 _pattern = None
 
+# (words that must occur in the lower-cased text for the pattern to be tried, pattern): the cheap
+# substring test keeps redaction of a large result from costing more than printing it
 _SHAPES = [
     # Authorization: Bearer xxx / Basic xxx / Token token=xxx
-    re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)?(\s*(?:token=)?)([^'\"\s,}]+)"),
-    re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9\-_\.=+/]{8,})"),
+    (("authorization",),
+     re.compile(r"(?i)(\bauthorization['\"]?\s*[:=]\s*['\"]?)(bearer|basic|token)?(\s*(?:token=)?)([^'\"\s,}]+)")),
+    (("bearer",), re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9\-_\.=+/]{8,})")),
     # connection strings and query strings: AccountKey=, SharedAccessSignature=, sig=, password=
-    re.compile(r"(?i)((?:accountkey|sharedaccesskey|sharedaccesssignature|password|passwd|pwd|client_secret|"
-               r"access_token|refresh_token|api[_-]?key|sig)\s*[=:]\s*['\"]?)([^;&'\"\s,}]+)"),
+    (("accountkey", "sharedaccess", "password", "passwd", "pwd", "client_secret", "access_token", "refresh_token",
+      "key", "sig"),
+     re.compile(r"(?i)((?:accountkey|sharedaccesskey|sharedaccesssignature|password|passwd|pwd|client_secret|"
+                r"access_token|refresh_token|api[_-]?key|sig)\s*[=:]\s*['\"]?)([^;&'\"\s,}]+)")),
     # credentials inside URLs: scheme://user:password@host
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)"),
+    (("@",), re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")),
 ]
 
 
@@ -64,8 +69,10 @@ def redact(text):
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    for shape in _SHAPES:
-        text = shape.sub(_mask_last_group, text)
+    lower = text.lower()
+    for words, shape in _SHAPES:
+        if any(w in lower for w in words):
+            text = shape.sub(_mask_last_group, text)
     return text
 
 

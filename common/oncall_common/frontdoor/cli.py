@@ -30,9 +30,20 @@ def _fmt(kind):
     return format_result
 
 
+def _format_json(obj):
+    """knack's JSON (indent 2, sorted keys, UTF-8) written by orjson: 10x faster on large results."""
+    try:
+        import orjson
+        return orjson.dumps(obj.result, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    except (ImportError, TypeError):  # no orjson, or a value it refuses (ints over 64 bits)
+        from knack.output import format_json
+        return format_json(obj)
+
+
 class OncallOutputProducer(OutputProducer):
     """knack's formats plus csv and md; table drawn by tabulate without dropping columns."""
-    _FORMAT_DICT = dict(OutputProducer._FORMAT_DICT, table=_fmt("table"), md=_fmt("md"), csv=_fmt("csv"))
+    _FORMAT_DICT = dict(OutputProducer._FORMAT_DICT, json=_format_json, table=_fmt("table"), md=_fmt("md"),
+                        csv=_fmt("csv"))
 
     def __init__(self, cli_ctx=None):
         super().__init__(cli_ctx)
@@ -49,23 +60,31 @@ class OncallOutputProducer(OutputProducer):
             help="Output format: " + ", ".join(OncallOutputProducer._FORMAT_DICT) + ".")
 
     def get_formatter(self, format_type):
-        if format_type in ("table", "md", "csv"):
+        if format_type == "jsonc" and not self.cli_ctx.enable_color:
+            return _format_json
+        if format_type in ("json", "table", "md", "csv"):
             return self._FORMAT_DICT[format_type]
         return super().get_formatter(format_type)
 
 
 class OncallCommandsLoader(CLICommandsLoader):
     def load_command_table(self, args):
-        registry = REGISTRY.load_extensions(warn=lambda m: logger.warning(m))
+        args = list(args or [])
+        wants_help = not args or any(a in ("-h", "--help") for a in args)
+        words = [a for a in args if not a.startswith("-")]
+        only = words[0] if words and not wants_help else None
+        registry = REGISTRY.load_extensions(warn=lambda m: logger.warning(m), only=only)
         prog = self.cli_ctx.name
-        for name, summary in registry.groups.items():
-            for key in _help_keys(name, prog):
-                helps[key] = fd.group_yaml(summary)
         for spec in registry.operations.values():
             self.command_table[spec.name] = self._command(spec, registry)
-            text = fd.help_yaml(spec, prog)
-            for key in _help_keys(spec.name, prog):
-                helps[key] = text
+        if wants_help:  # help text is only built when it will be shown
+            for name, summary in registry.groups.items():
+                for key in _help_keys(name, prog):
+                    helps[key] = fd.group_yaml(summary)
+            for spec in registry.operations.values():
+                text = fd.help_yaml(spec, prog)
+                for key in _help_keys(spec.name, prog):
+                    helps[key] = text
         return self.command_table
 
     def _command(self, spec, registry):
@@ -122,6 +141,9 @@ class OncallCLI(CLI):
         return versions_text()
 
     def exception_handler(self, ex):
+        if isinstance(ex, BrokenPipeError):
+            _silence_stdout()  # `oncall ... | head`: the reader left; exit quietly
+            return 0
         if getattr(ex, "result", None) is not None and self.invocation is not None:
             # partial results / failed outcomes: show what arrived, then the error and its exit code
             try:
@@ -183,10 +205,17 @@ def main(argv=None, cli_name="oncall"):
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        # `oncall ... | head`: the reader left; exit quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
     return code if isinstance(code, int) else 1
+
+
+def _silence_stdout():
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def run():
