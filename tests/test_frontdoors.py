@@ -158,6 +158,9 @@ def test_a_broken_extension_warns_in_one_line_and_the_rest_works(am, tmp_path):
     r = run_process([VENV_BIN / "oncall", "alerts", "list", "--query", "length(@)"], env=env)
     assert r.code == 0, r
     assert r.out.strip() == "2"
+    assert r.err == ""  # a command of another group does not even import the broken one
+    r = run_process([VENV_BIN / "oncall", "--help"], env=env)
+    assert r.code == 0 and "alerts" in r.out
     warnings = [line for line in r.err.splitlines() if "broken" in line]
     assert len(warnings) == 1 and "failed to load" in warnings[0]
     versions = run_process([VENV_BIN / "oncall", "version"], env=env)

@@ -74,6 +74,8 @@ class OncallCommandsLoader(CLICommandsLoader):
         words = [a for a in args if not a.startswith("-")]
         only = words[0] if words and not wants_help else None
         registry = REGISTRY.load_extensions(warn=lambda m: logger.warning(m), only=only)
+        if only and not any(words[:len(n.split())] == n.split() for n in registry.operations):
+            registry = REGISTRY.load_extensions(warn=lambda m: logger.warning(m))  # another extension adds to the group
         prog = self.cli_ctx.name
         for spec in registry.operations.values():
             self.command_table[spec.name] = self._command(spec, registry)
