@@ -722,6 +722,9 @@ class DevOpsSimulator(SimServer):
     ``work_items`` {id: WorkItem}, ``identities``, ``teams``, ``release_definitions``,
     ``releases`` {id: Release}, ``approvals``, ``queries``. Faults: ``sim.faults`` /
     ``sim.add_fault(path_regex, status=429, headers={"Retry-After": "1"})`` (base class).
+    Another writer between a client's calls: ``sim.on_request(path_regex, callback, method="PATCH")``.
+    More board columns: ``sim.add_board_column("Doing", {"Product Backlog Item": "Committed"})``.
+    Release history: ``sim.complete_deployment(release_id, "Dev")`` (a deployment that already ran).
     """
 
     # Endpoints the published specs do not describe (base class skips their checks).
@@ -800,6 +803,7 @@ class DevOpsSimulator(SimServer):
         self.approvals: dict[int, Approval] = {}
         self.deployments: dict[int, Deployment] = {}
         self.env_outcomes: dict[tuple[str, str], str] = {}  # (definition name, env name) -> outcome
+        self.hooks: list[dict] = []  # on_request(): another writer acting between a client's calls
 
     # ================================================================== URLs
 
@@ -880,6 +884,36 @@ class DevOpsSimulator(SimServer):
         """A custom field (e.g. Custom.Severity) that patches may set."""
         self.fields[ref] = (name, ftype, "rw")
 
+    def add_board_column(self, name: str, state_mappings: dict[str, str], *, column_type: str = "inProgress",
+                         after: str | None = None, item_limit: int = 5) -> BoardColumn:
+        """Another column on every team's board (e.g. a "Doing" column mapped to Committed), placed
+        after the column `after` (default: before the last, outgoing, column)."""
+        col = BoardColumn(_guid(self.project, "col", name), name, column_type, dict(state_mappings), item_limit)
+        with self.state_lock:
+            names = [c.name.lower() for c in self.board_columns]
+            index = names.index(after.lower()) + 1 if after else len(self.board_columns) - 1
+            self.board_columns.insert(index, col)
+        return col
+
+    def on_request(self, path: str, callback: Callable[[Request], None], *, method: str | None = None,
+                   times: int | None = 1) -> dict:
+        """Run `callback(request)` just before a matching request is handled (path regex searched in
+        the request path, as faults are) — e.g. someone else editing a work item between a client's
+        read and its guarded update. Returns the hook; its "hits" counts the calls."""
+        hook = {"path": path, "method": method, "callback": callback, "times": times, "hits": 0}
+        self.hooks.append(hook)
+        return hook
+
+    def _run_hooks(self, request: Request) -> None:
+        for hook in list(self.hooks):
+            if hook["times"] is not None and hook["hits"] >= hook["times"]:
+                continue
+            if hook["method"] and hook["method"].upper() != request.method:
+                continue
+            if re.search(hook["path"], request.path):
+                hook["hits"] += 1
+                hook["callback"](request)
+
     def add_query(self, path: str, wiql: str) -> dict:
         query = {"id": _guid(self.project, "query", path.lower()), "path": path, "wiql": wiql,
                  "name": path.rsplit("/", 1)[-1]}
@@ -929,6 +963,20 @@ class DevOpsSimulator(SimServer):
                 self._releases[release_id].env(env).outcome = outcome
             else:
                 self.env_outcomes[((definition or "*").lower(), (env or "*").lower())] = outcome
+
+    def complete_deployment(self, release_id: int, env: str, outcome: str = "succeeded") -> None:
+        """Seed history: a deployment of a release environment that already ran (no approval asked)."""
+        with self.state_lock:
+            target = self._releases[release_id].env(env)
+            now = self._now()
+            dep = Deployment(next(self._ids["deployment"]), target, len(target.deployments) + 1, self.me, now,
+                             modified_at=now)
+            target.deployments.append(dep)
+            self.deployments[dep.id] = dep
+            self._start_run(target, now)
+            saved, target.outcome = target.outcome, outcome
+            self._finish_deployment(target, self._now())
+            target.outcome = saved
 
     # ================================================================== Python API: lookups
 
@@ -1853,6 +1901,8 @@ class DevOpsSimulator(SimServer):
                                    "X-TFS-ProcessId": str(uuid.uuid4())})
 
     def handle(self, request: Request) -> Response:
+        if self.hooks:
+            self._run_hooks(request)
         host, path = _split_host(request.path)
         parts = path.split("/", 2)
         if request.method == "OPTIONS" and parts[1].lower() == "_apis":

@@ -1,0 +1,1 @@
+"""oncall devops: Azure DevOps work items (Boards) and classic release pipelines."""
