@@ -194,3 +194,17 @@ def test_configure_commands_and_profiles(oncall, alertmanager):
     assert oncall("configure", "unset", "alerts.nothing").code == 5
     log = oncall("audit", "list", "--query", "[].[command, result]").json
     assert log == [["configure set", "ok"], ["configure profile use", "ok"], ["configure unset", "error"]]
+
+
+def test_operations_see_the_output_choice_and_keep_their_own_dry_run(oncall, sample_ops):
+    @sample_ops("sample fmt", examples=[("x", "oncall sample fmt")])
+    def fmt(ctx, dry_run: bool = False):
+        """Report what the front door chose.
+
+        :param dry_run: The operation's own flag (it is not a mutation).
+        """
+        return {"format": ctx.output_format, "explicit": ctx.output_explicit, "dryRun": dry_run,
+                "ctxDryRun": ctx.dry_run}
+    assert oncall("sample", "fmt").json == {"format": "json", "explicit": False, "dryRun": False, "ctxDryRun": False}
+    r = oncall("sample", "fmt", "-o", "yaml", "--dry-run")
+    assert "format: yaml" in r.out and "explicit: true" in r.out and "ctxDryRun: false" in r.out

@@ -52,6 +52,8 @@ class Context:
         self._clients = {}
         self._prompt = prompt
         self.warnings = []
+        self.output_format = "json"   # the -o in effect (set by the front door)
+        self.output_explicit = False  # whether the user chose it on the command line
 
     @property
     def registry(self):

@@ -23,7 +23,8 @@ logger = logging.getLogger("cli.oncall")
 
 def _fmt(kind):
     def format_result(obj):
-        data = shape(obj.result, obj.table_transformer, obj.is_query_active)
+        transformer = getattr(obj.table_transformer, "shape", None) or obj.table_transformer
+        data = shape(obj.result, transformer, obj.is_query_active)
         if kind == "csv":
             return render_csv(data)
         return render_table(data, kind)
@@ -111,6 +112,24 @@ def _help_keys(name, prog):
     return keys
 
 
+def _plain_todict(obj, post_processor=None):
+    """knack's todict, with a fast path for the plain JSON data operations return (100k-row results)."""
+    kind = type(obj)
+    if kind is str or kind is int or kind is float or kind is bool or obj is None:
+        return obj
+    if kind is dict:
+        return {k: _plain_todict(v, post_processor) for k, v in obj.items()}
+    if kind is list:
+        return [_plain_todict(v, post_processor) for v in obj]
+    return _knack_todict(obj, post_processor)
+
+
+import knack.invocation as _knack_invocation  # noqa: E402
+
+_knack_todict = _knack_invocation.todict
+_knack_invocation.todict = _plain_todict
+
+
 class OncallLogging(CLILogging):
     """knack's logging, reconfigured on every invocation (knack does it once per process, and not at all when
     another library already put a handler on the root logger), with secrets redacted."""
@@ -137,6 +156,10 @@ class OncallCLI(CLI):
                          commands_loader_cls=OncallCommandsLoader, output_cls=OncallOutputProducer,
                          logging_cls=OncallLogging, out_file=kwargs.pop("out_file", sys.stdout), **kwargs)
         self.debug = False
+
+    def invoke(self, args, initial_invocation_data=None, out_file=None):
+        self.raw_args = list(args)
+        return super().invoke(args, initial_invocation_data=initial_invocation_data, out_file=out_file)
 
     def get_cli_version(self):
         from ..version import versions_text

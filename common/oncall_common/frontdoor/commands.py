@@ -106,10 +106,11 @@ def build_handler(spec, registry, make_context):
     """A handler(command_args) for knack/az: builds the Context and runs the operation."""
     def handler(command_args):
         command_args = dict(command_args)
-        command_args.pop("cmd", None)
+        command = command_args.pop("cmd", None)
         profile = command_args.pop("profile", None)
-        dry_run = command_args.pop("dry_run", False)
-        yes = command_args.pop("yes", False)
+        # --dry-run/--yes are the front door's only on mutations; elsewhere they are the operation's own
+        dry_run = command_args.pop("dry_run", False) if spec.mutating else False
+        yes = command_args.pop("yes", False) if spec.mutating else False
         all_params = {p.name: p for p in spec.params}
         for conn_name in spec.uses:
             for p in registry.connections[conn_name].params:
@@ -121,8 +122,22 @@ def build_handler(spec, registry, make_context):
                 if pname in {p.name for p in spec.params}:
                     conn_values[pname] = values.get(pname)
         ctx = make_context(spec=spec, profile=profile, dry_run=dry_run, yes=yes, connection_values=connections)
+        ctx.output_format, ctx.output_explicit = _output_choice(getattr(command, "cli_ctx", None)
+                                                                or getattr(getattr(make_context, "__self__", None), "cli_ctx", None))
         return run(spec, ctx, own)
     return handler
+
+
+def _output_choice(cli_ctx):
+    """(the -o format in effect, whether the user gave -o) for operations that write files themselves."""
+    import sys
+    invocation = getattr(cli_ctx, "invocation", None)
+    fmt = (invocation.data.get("output") if invocation is not None else None) or "json"
+    argv = getattr(cli_ctx, "raw_args", None)
+    if argv is None:
+        argv = sys.argv[1:]
+    explicit = any(a in ("-o", "--output") or a.startswith(("--output=", "-o=")) for a in argv)
+    return fmt, explicit
 
 
 def example_text(command_line, prog):
@@ -160,7 +175,9 @@ def table_transformer(spec):
         rows = spec.table(result)
         if isinstance(rows, dict):
             rows = [rows]
+        # az's table output drops non-scalar cells: hand it text
         return [OrderedDict((k, cell(v)) for k, v in row.items()) for row in rows]
+    transform.shape = spec.table  # oncall's own renderer takes the rows as they are
     return transform
 
 

@@ -38,8 +38,8 @@ Params = Annotated[list[str], Arg(repeat=True, options=("-p",), metavar="NAME[:T
                                        "guid, dynamic; a saved query's header gives the types.")]
 DryRun = Annotated[bool, Arg(help="Show the final query and the request; send nothing.")]
 Out = Annotated[str, Arg(metavar="FILE", help="Write the results to FILE (atomically), in the format its "
-                                                "extension names (.csv .tsv .json .yaml .md .txt); stdout gets a "
-                                                "summary.")]
+                                                "extension names (.csv .tsv .json .yaml .md .txt) unless -o or "
+                                                "--out-format says otherwise; stdout gets a summary.")]
 OutFormat = Annotated[str, Arg(choices=OUT_FORMATS, help="Format for --out instead of the file's extension.")]
 
 
@@ -200,7 +200,8 @@ def run_query(ctx, text, typed, declared, *, workspaces, timespan, server_timeou
     final = bind_query(text, typed, list(declared) if declared is not None else None)
     client = ctx.client("logs")
     primary, additional = workspaces[0], workspaces[1:]
-    fmt = out_format(out, out_fmt) if out else None
+    chosen = ctx.output_format if ctx.output_explicit and ctx.output_format != "none" else None
+    fmt = out_format(out, out_fmt or chosen) if out else None  # -o wins over the file's extension
     if dry_run or ctx.dry_run:
         return {"dryRun": True, "query": final, "workspace": primary, "additionalWorkspaces": additional,
                 "request": client.request_preview(primary, final, timespan=timespan, additional=additional,

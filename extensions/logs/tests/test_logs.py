@@ -398,6 +398,10 @@ def test_out_writes_the_file_in_the_format_of_its_extension(sim, oncall, tmp_pat
     assert forced.code == 0 and (tmp_path / "data.out").read_text().startswith("TimeGenerated,")
     summary = oncall("logs", "query", "Heartbeat", "--out", tmp_path / "s.csv", "-o", "table")
     assert summary.out.splitlines()[0].split() == ["File", "Format", "Rows", "Tables", "Partial"]
+    # -o says otherwise: it wins over the file's extension
+    assert (tmp_path / "s.csv").read_text().splitlines()[1].startswith("-----")
+    as_json = oncall("logs", "query", "Heartbeat", "--out", tmp_path / "s.csv", "-o", "json", "--query", "format")
+    assert as_json.json == "json"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.out", "r.csv", "r.json", "r.md", "r.tsv", "r.txt",
                                                           "r.yaml", "s.csv"]   # no temporary files left
 
