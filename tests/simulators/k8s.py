@@ -207,6 +207,8 @@ class K8sSimulator(SimServer):
         self.logs: dict[tuple[str, str, str, bool], list[tuple[dt.datetime, str]]] = {}
         self.proxy_targets: dict[tuple[str, str], str] = {}
         self.portforward_targets: dict[tuple[str, str], dict[int, tuple[str, int]]] = {}
+        # (ns, pod, container) -> lines: the next follow stream of that container is cut after them
+        self.log_cuts: dict[tuple[str, str, str], int] = {}
         self._rv = itertools.count(1000)
         self.resource_version = 1000
         self._history: list[tuple[int, str, str, dict]] = []  # (rv, plural, type, object)
@@ -399,6 +401,12 @@ class K8sSimulator(SimServer):
             self.logs.setdefault((ns, pod, container, previous), []).append((timestamp or _now(), line))
             self._state.notify_all()
 
+    def cut_log_stream(self, ns: str, pod: str, container: str, after_lines: int = 0) -> None:
+        """Cut the ``logs -f`` stream of this container (the open one, else the next) after it sent
+        ``after_lines`` more lines, as a dropped connection does: no end of the chunked body, socket closed."""
+        with self._state:
+            self.log_cuts[(ns, pod, container)] = after_lines
+
     def _workload(self, gvr, ns, name, replicas, labels, containers, spec_extra, status) -> dict:
         labels = dict(labels or {"app": name})
         template = {"metadata": {"labels": labels},
@@ -550,7 +558,9 @@ class K8sSimulator(SimServer):
         return Response.json(body, status)
 
     def authorize(self, request: Request) -> Response | None:
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        # the auth scheme is case-insensitive (RFC 7235; the in-cluster loader sends "bearer")
+        if scheme.lower() != "bearer" or token != self.token:
             return self.error_response(401, "Unauthorized")
         return None
 
@@ -910,9 +920,21 @@ class K8sSimulator(SimServer):
             body = b"".join(render(e) for e in lines)
             return Response(200, body[:limit_bytes] if limit_bytes else body, content_type="text/plain")
 
+        def cut() -> None:
+            with self._state:
+                left = self.log_cuts.get((ns, name, container))
+                if left is None:
+                    return
+                if left > 0:
+                    self.log_cuts[(ns, name, container)] = left - 1
+                    return
+                del self.log_cuts[(ns, name, container)]
+            raise ConnectionAbortedError("simulated cut of the log stream")  # _send drops the connection
+
         def stream() -> Iterator[bytes]:
             nonlocal seen
             for entry in lines:
+                cut()
                 yield render(entry)
             while not self.stopping.is_set():
                 with self._state:
@@ -924,6 +946,7 @@ class K8sSimulator(SimServer):
                         self._state.wait(0.2)
                         continue
                 for entry in fresh:
+                    cut()
                     yield render(entry)
                 if gone:
                     return
