@@ -80,12 +80,16 @@ class Context:
             values = {}
             for p in conn.params:
                 value = given.get(p.name)
+                if p.type is bool and not p.is_list and value == p.default:
+                    value = None  # a flag not given arrives as its default: let config decide
                 if value is None:
                     raw = self.config.get(name, p.name)
                     if raw is not None:
                         value = _coerce(raw, p)
                 if value is not None and p.arg.secret:
                     redact.register_secret(str(value))
+                if value is None and p.type is bool:
+                    value = p.default
                 if value is not None:
                     values[p.name] = value
             self._clients[name] = conn.factory(self, **values)

@@ -59,8 +59,6 @@ def test_silence_add_in_cluster_creates_it_in_alertmanager(sim, kubeconfig, am, 
     assert expired.code == 0 and am.api("/silences")[0]["status"]["state"] == "expired"
 
 
-@pytest.mark.xfail(strict=True, reason="common: Context.client() takes a bool flag's default False as given, "
-                                      "so [alerts] in_cluster=true in the config is never read")
 def test_in_cluster_as_the_profile_default(sim, kubeconfig, am, oncall):
     operated(sim, am)
     oncall("configure", "set", "alerts.in_cluster=true")
