@@ -87,10 +87,11 @@ def show(title, rows):
 
 
 def render_figures(rows, runs):
-    from knack.util import CommandResultItem, todict
+    from knack.util import CommandResultItem
 
     from oncall_common.frontdoor import commands as fd
     from oncall_common.frontdoor.cli import _fmt
+    from oncall_common.frontdoor.cli import _plain_todict as todict  # what the front door's invocation calls
     from oncall_common.output import render_csv, render_table
     from oncall_common.registry import REGISTRY
 
