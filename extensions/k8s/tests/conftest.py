@@ -10,7 +10,9 @@ import pytest
 from simulators.k8s import K8sSimulator
 from support.cli import VENV_BIN
 
-NOW = dt.datetime.now(dt.timezone.utc)
+def _now():
+    # at call time: a module-level "now" drifts by however long the suite has been running
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @pytest.fixture
@@ -33,8 +35,8 @@ def _crash_looping(sim, ns="team", name="payments-7d9f8c6b5d-x2x4q", minutes_ago
     return sim.add_pod(ns, name, labels=labels or {"app": "payments"}, containers=["app", "proxy"],
                        restarts={"app": 4}, waiting_reason="CrashLoopBackOff", owner=owner,
                        last_terminated={"app": {"reason": "OOMKilled", "exitCode": 137, "signal": 9,
-                                                "startedAt": NOW - dt.timedelta(minutes=minutes_ago + 1),
-                                                "finishedAt": NOW - dt.timedelta(minutes=minutes_ago)}})
+                                                "startedAt": _now() - dt.timedelta(minutes=minutes_ago + 1),
+                                                "finishedAt": _now() - dt.timedelta(minutes=minutes_ago)}})
 
 
 @pytest.fixture

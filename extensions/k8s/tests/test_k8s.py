@@ -8,11 +8,8 @@ import pytest
 
 from support.cli import VENV_BIN, run_process
 
-NOW = dt.datetime.now(dt.timezone.utc)
-
-
 def ago(**kw):
-    return NOW - dt.timedelta(**kw)
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(**kw)
 
 
 def pod_requests(sim):
