@@ -1,17 +1,16 @@
 """A small JSON-over-HTTP client for services without an official SDK (Alertmanager).
 
-Standard library only (cheap to import); maps transport failures and HTTP statuses onto the
-suite's errors, retries idempotent calls on 429/502/503/504 honouring Retry-After.
+Standard library only, and only http.client (urllib.request costs more to import than the
+request takes); maps transport failures and HTTP statuses onto the suite's errors, retries
+idempotent calls on 429/502/503/504 honouring Retry-After.
 """
 import base64
+import http.client
 import json
 import logging
-import socket
 import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 from . import redact
 from .errors import ServiceError, UnreachableError, from_http_status
@@ -23,7 +22,7 @@ RETRY_STATUSES = (429, 502, 503, 504)
 class HttpClient:
     def __init__(self, base_url, *, headers=None, token=None, username=None, password=None, timeout=30.0,
                  ca_file=None, insecure=False, client_cert=None, client_key=None, retries=2, service="service"):
-        if not base_url or "://" not in base_url:
+        if not base_url or not base_url.startswith(("http://", "https://")):
             from .errors import ConfigError
             raise ConfigError(f"invalid {service} URL {base_url!r} (expected http(s)://host:port)")
         self.base_url = base_url.rstrip("/")
@@ -69,27 +68,38 @@ class HttpClient:
         if json_body is not None:
             data = json.dumps(json_body).encode()
             headers["Content-Type"] = "application/json"
+        parts = urllib.parse.urlsplit(url)
+        target = parts.path + ("?" + parts.query if parts.query else "")
+        headers["Host"] = parts.netloc
         attempts = self.retries + 1 if method in ("GET", "HEAD", "DELETE", "PUT") else 1
         for attempt in range(attempts):
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)
             logger.debug("%s %s", method, url)
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:
+                if parts.scheme == "https":
+                    conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=self.timeout,
+                                                       context=self._ssl)
+                else:
+                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=self.timeout)
+                try:
+                    conn.request(method, target, body=data, headers=headers)
+                    resp = conn.getresponse()
                     body = resp.read()
-                    logger.debug("-> %s (%d bytes)", resp.status, len(body))
-                    if not expect_json:
-                        return body
-                    return json.loads(body) if body.strip() else None
-            except urllib.error.HTTPError as ex:
-                body = ex.read().decode("utf-8", "replace")
-                if ex.code in RETRY_STATUSES and attempt + 1 < attempts:
-                    time.sleep(_retry_after(ex.headers.get("Retry-After"), attempt))
+                finally:
+                    conn.close()
+            except (OSError, http.client.HTTPException) as ex:  # refused, reset, timeout, TLS, DNS
+                raise UnreachableError(f"cannot reach {self.service} at {self.base_url}: {ex}") from None
+            logger.debug("-> %s (%d bytes)", resp.status, len(body))
+            if resp.status >= 400:
+                if resp.status in RETRY_STATUSES and attempt + 1 < attempts:
+                    time.sleep(_retry_after(resp.getheader("Retry-After"), attempt))
                     continue
-                raise from_http_status(ex.code, f"{self.service} answered {ex.code} {ex.reason} for {method} "
-                                                f"{_path_of(url)}: {_message(body)}") from None
-            except (urllib.error.URLError, socket.timeout, ConnectionError, ssl.SSLError) as ex:
-                reason = getattr(ex, "reason", ex)
-                raise UnreachableError(f"cannot reach {self.service} at {self.base_url}: {reason}") from None
+                raise from_http_status(resp.status, f"{self.service} answered {resp.status} {resp.reason} for "
+                                                    f"{method} {parts.path}: "
+                                                    f"{_message(body.decode('utf-8', 'replace'))}")
+            if not expect_json:
+                return body
+            try:
+                return json.loads(body) if body.strip() else None
             except ValueError as ex:
                 raise ServiceError(f"{self.service} sent a response that is not JSON: {ex}") from None
         raise ServiceError(f"{self.service} kept failing")  # pragma: no cover - loop always returns or raises
@@ -109,10 +119,6 @@ def _retry_after(value, attempt):
         return min(float(value), 30.0)
     except (TypeError, ValueError):
         return 0.5 * (2 ** attempt)
-
-
-def _path_of(url):
-    return urllib.parse.urlsplit(url).path
 
 
 def _message(body):
