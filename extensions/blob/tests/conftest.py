@@ -33,6 +33,12 @@ azurite_helper = _load_helper("azurite")
 
 
 @pytest.fixture(scope="session")
+def proxies():
+    """The misbehaving TCP proxies of tests/proxies.py (CuttingProxy, SlowProxy)."""
+    return _load_helper("proxies")
+
+
+@pytest.fixture(scope="session")
 def azurite():
     """A running Azurite blob server: `.connection_string`, `.account_url`, `.account_name`,
     `.account_key`, `.port`. Fails (never skips) when Azurite is not installed."""
