@@ -115,3 +115,25 @@ def isoformat(value):
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def age_since(timestamp):
+    """'12m' since an ISO-8601 time; '' for none; the text itself when it is not a time."""
+    if not timestamp:
+        return ""
+    try:
+        return format_age(dt.datetime.now(dt.timezone.utc) - parse_datetime(timestamp))
+    except ValueError:
+        return timestamp
+
+
+def human_bytes(n):
+    """1536 -> '1.5 KB' (binary multiples, as ls -h and az show them)."""
+    if n is None:
+        return ""
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(n)

@@ -3,14 +3,7 @@ import sys
 import time
 
 from ..context import Progress
-
-
-def _human(n):
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+from ..convert import human_bytes as _human
 
 
 class TtyProgress(Progress):

@@ -1,18 +1,12 @@
 """Table shapes for the alerts commands: what an on-call engineer scans first."""
 import datetime as dt
 
-from oncall_common.convert import format_age, parse_datetime
+from oncall_common.convert import age_since, format_age, parse_datetime
 
 from ._matchers import from_api
 
 
-def _age(ts):
-    if not ts:
-        return ""
-    try:
-        return format_age(dt.datetime.now(dt.timezone.utc) - parse_datetime(ts))
-    except ValueError:
-        return ts
+_age = age_since
 
 
 def _until(ts):

@@ -1,18 +1,7 @@
 """Table shapes for the blob commands, and the one-line summary of a download."""
 import datetime as dt
 
-from oncall_common.convert import format_age, parse_datetime
-
-
-def human_bytes(n):
-    if n is None:
-        return ""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(n)
+from oncall_common.convert import format_age, human_bytes, parse_datetime
 
 
 def _modified(ts):

@@ -1,16 +1,5 @@
 """Table shapes for the k8s commands: what an on-call engineer scans first."""
-import datetime as dt
-
-from oncall_common.convert import format_age, parse_datetime
-
-
-def age(ts):
-    if not ts:
-        return ""
-    try:
-        return format_age(dt.datetime.now(dt.timezone.utc) - parse_datetime(ts))
-    except ValueError:
-        return ts
+from oncall_common.convert import age_since as age
 
 
 def restart_rows(rows):
